@@ -1,0 +1,46 @@
+# Front door of the KVM x86 MMU series tree.  Every target calls one
+# script in scripts/; "make help" lists them.  Variables:
+#   KERNEL_TREE=/path   use your own kernel git tree (default: the Debian
+#                       base under ~/.cache/kvm-mmu-series/linux)
+#   KERNEL_BASE=ref     the base commit in that tree (default v7.3.4)
+#   MODES=tdp,legacy,shadow   CONFIG=test|debug   TESTS=a,b   REPEAT=N
+#   BRANCH=name         branch to export from (default: checked out)
+
+MODES  ?= tdp,legacy,shadow
+CONFIG ?= debug
+REPEAT ?= 1
+S := scripts
+
+.PHONY: help deps base apply apply-all export build selftests run test test-full summary
+
+help:
+	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
+
+deps: ## install the Debian packages the scripts need
+	$(S)/install-deps
+
+base: deps ## fetch Debian's linux-source-7.3 into a git tree at the base (or check KERNEL_TREE)
+	$(S)/fetch-base
+
+apply: base ## apply the series to the kernel tree with git am (branch kms/applied)
+	$(S)/apply
+
+apply-all: apply ## also apply it with quilt push -a and git quiltimport and compare
+	$(S)/apply --method quilt
+	$(S)/apply --method quiltimport
+
+export: ## regenerate patches/ and series from a kernel branch (BRANCH=)
+	$(S)/export $(if $(BRANCH),--branch $(BRANCH))
+
+build: ## build the patched kernel (CONFIG=test|debug) and the selftests
+	$(S)/build --tree series --config $(CONFIG)
+	$(S)/build-selftests --tree series
+
+run: apply ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
+	$(S)/test --kernels series --config $(CONFIG) --modes $(MODES) --own --repeat $(REPEAT)
+
+test: apply ## the full matrix on the base and the patched kernel, every mode, side by side
+	$(S)/test --kernels base,series --config $(CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
+
+summary: ## print the summary of the last test run again
+	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest

@@ -1,0 +1,118 @@
+# shellcheck shell=bash
+# Common helpers for the series' scripts.  Source it; do not run it.
+#
+# Every script keeps its output under $KMS_CACHE (default
+# ~/.cache/kvm-mmu-series) so a clean clone of this repo stays clean and a
+# second run reuses downloads, kernel trees, build dirs and ccache.
+
+set -euo pipefail
+
+KMS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KMS_CACHE=${KMS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-mmu-series}
+# The kernel git tree the series is applied to.  KERNEL_TREE selects a
+# user's own tree; the default is the tree fetch-base creates.
+KMS_OWN_TREE=$KMS_CACHE/linux
+KERNEL_TREE=${KERNEL_TREE:-$KMS_OWN_TREE}
+# The base worktree (detached at the base tag) is used for the unpatched
+# kernel, so base and series builds never share a checkout.
+if [ "$KERNEL_TREE" = "$KMS_OWN_TREE" ]; then
+	KMS_BASE_TREE=$KMS_CACHE/trees/base
+else
+	KMS_BASE_TREE=$KMS_CACHE/trees/base-$(printf %s "$KERNEL_TREE" | md5sum | cut -c1-8)
+fi
+KMS_BUILD=$KMS_CACHE/build
+KMS_RESULTS=${KMS_RESULTS:-$KMS_CACHE/results}
+# Branch in $KERNEL_TREE that "apply" (re)creates from patches/.
+KMS_APPLIED_BRANCH=${KMS_APPLIED_BRANCH:-kms/applied}
+
+# shellcheck source=../BASE
+. "$KMS_TOP/BASE"
+KERNEL_BASE=${KERNEL_BASE:-$BASE_TAG}
+
+export CCACHE_DIR=${CCACHE_DIR:-$KMS_CACHE/ccache}
+
+JOBS=${JOBS:-$(nproc)}
+
+kms_log()  { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die()      { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
+
+# need TOOL PACKAGE: fail with the Debian package to install.
+need() {
+	command -v "$1" >/dev/null 2>&1 ||
+		die "'$1' not found: install the Debian package '$2' (apt-get install $2), or run scripts/install-deps"
+}
+
+# The mirror URI configured for this machine's Debian suites.  Never
+# hard-code a host: read the one apt already uses.
+debian_mirror() {
+	local f uri=
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' "$f")
+		[ -n "$uri" ] && break
+	done
+	if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+		uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list)
+	fi
+	[ -n "$uri" ] || die "cannot find a Debian mirror URI in /etc/apt/sources.list{,.d}"
+	echo "${uri%/}"
+}
+
+# apt_private SUITE...: print apt options for a private configuration that
+# adds SUITE(s) on the machine's mirror without touching system state.
+# The lists are refreshed at most once a day.
+apt_private() {
+	local dir=$KMS_CACHE/apt mirror s
+	mirror=$(debian_mirror)
+	mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+	: > "$dir/sources.list.new"
+	for s in "$@"; do
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $s main" >> "$dir/sources.list.new"
+	done
+	local opts="-o Dir::Etc::sourcelist=$dir/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$dir/lists -o Dir::Cache::archives=$dir/archives -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root"
+	if ! cmp -s "$dir/sources.list.new" "$dir/sources.list" ||
+	   [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null)" ]; then
+		mv "$dir/sources.list.new" "$dir/sources.list"
+		# shellcheck disable=SC2086
+		apt-get $opts -q update >&2 || die "apt-get update for suites '$*' failed"
+	fi
+	echo "$opts"
+}
+
+# git_clean TREE: true if TREE has no staged, unstaged or untracked changes
+# and no am/rebase/merge in progress.
+git_clean() {
+	local t=$1 gd
+	[ -z "$(git -C "$t" status --porcelain --untracked-files=normal)" ] || return 1
+	gd=$(git -C "$t" rev-parse --git-dir)
+	case $gd in /*) ;; *) gd=$t/$gd ;; esac
+	[ ! -d "$gd/rebase-apply" ] && [ ! -d "$gd/rebase-merge" ] && [ ! -f "$gd/MERGE_HEAD" ]
+}
+
+# series_patches: the patch files listed in series, in order.
+series_patches() {
+	sed -e 's/#.*//' -e 's/[[:space:]].*//' "$KMS_TOP/series" | grep -v '^$' || true
+}
+
+# tree_tests TREE: the x86 KVM selftest programs TREE builds, one a line,
+# in Makefile.kvm order.
+tree_tests() {
+	make -s -C "$1/tools/testing/selftests/kvm" ARCH=x86 -f Makefile.kvm -f - kms-list 2>/dev/null <<'MK'
+kms-list:
+	@printf '%s\n' $(TEST_GEN_PROGS_x86) $(TEST_PROGS_x86)
+MK
+}
+
+# series_topics: "name<TAB>title" of each topic section of series, in order.
+# A section starts with a line "# == name: Title ==".
+series_topics() {
+	sed -n 's/^# == \([a-z0-9-]*\): \(.*\) ==$/\1\t\2/p' "$KMS_TOP/series"
+}
+
+# topic_patches NAME: the patch files of one topic section, in order.
+topic_patches() {
+	awk -v t="$1" '
+		/^# == [a-z0-9-]+: .* ==$/ { cur = $3; sub(/:$/, "", cur); next }
+		/^[ \t]*(#|$)/ { next }
+		cur == t { print $1 }' "$KMS_TOP/series"
+}
