@@ -11,7 +11,7 @@ CONFIG ?= debug
 REPEAT ?= 1
 S := scripts
 
-.PHONY: help deps base apply apply-all export build selftests run test test-full summary
+.PHONY: help deps base apply apply-all export build run test summary check check-ci mail bisect
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -44,3 +44,15 @@ test: apply ## the full matrix on the base and the patched kernel, every mode, s
 
 summary: ## print the summary of the last test run again
 	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest
+
+check: apply ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
+	$(S)/check
+
+check-ci: apply ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
+	$(S)/check --ci
+
+mail: apply ## mail-ready posting of TOPIC=name (needs your git user.name/email for Signed-off-by)
+	$(S)/mail $(TOPIC)
+
+bisect: apply ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
+	$(S)/bisect $(TEST) $(or $(MODE),tdp) --config $(or $(BISECT_CONFIG),test)

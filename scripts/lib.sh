@@ -68,6 +68,7 @@ apt_private() {
 	: > "$dir/sources.list.new"
 	for s in "$@"; do
 		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $s main" >> "$dir/sources.list.new"
+		echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $s main" >> "$dir/sources.list.new"
 	done
 	local opts="-o Dir::Etc::sourcelist=$dir/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$dir/lists -o Dir::Cache::archives=$dir/archives -o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1 -o APT::Sandbox::User=root"
 	if ! cmp -s "$dir/sources.list.new" "$dir/sources.list" ||

@@ -38,7 +38,7 @@ while read -r name modes limit args; do
 done < /tests/list
 plan=$(( $(wc -l < $todo) * repeat ))
 emit "TAP version 13"
-emit "# kms: mode=$mode kernel=$(uname -r) $(grep -o 'kvm[^ ]*' /proc/cmdline | tr '\n' ' ')"
+emit "# kms: mode=$mode kernel=$(uname -r) $(grep -oE 'kvm(_amd|_intel)?\.[^ ]*' /proc/cmdline | tr '\n' ' ')"
 emit "1..$plan"
 dmesg -c > /out/logs/boot.dmesg 2>&1
 n=0
@@ -52,7 +52,7 @@ while read -r name limit args; do
 	echo "KMS-RUNNER: start $name $args" > /dev/kmsg
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	# shellcheck disable=SC2086
-	timeout -s KILL "$limit" ./$name $args < /dev/null > "$log.log" 2>&1
+	timeout -s KILL "$limit" ./"${name##*/}" $args < /dev/null > "$log.log" 2>&1
 	rc=$?
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
