@@ -4,10 +4,14 @@
 #                       base under ~/.cache/kvm-mmu-series/linux)
 #   KERNEL_BASE=ref     the base commit in that tree (default v7.3.4)
 #   MODES=tdp,legacy,shadow   CONFIG=test|debug   TESTS=a,b   REPEAT=N
+#   TOPIC=name (mail)   TEST=name MODE=tdp (bisect)
 #   BRANCH=name         branch to export from (default: checked out)
 
 MODES  ?= tdp,legacy,shadow
+# run (the series' own tests) uses the debug kernel; test (the whole
+# matrix, base and patched) the test kernel unless CONFIG= says otherwise.
 CONFIG ?= debug
+TEST_CONFIG ?= $(if $(filter command line,$(origin CONFIG)),$(CONFIG),test)
 REPEAT ?= 1
 S := scripts
 
@@ -40,7 +44,7 @@ run: apply ## THE MAIN JOB: apply, build, boot the patched kernel, run the serie
 	$(S)/test --kernels series --config $(CONFIG) --modes $(MODES) --own --repeat $(REPEAT)
 
 test: apply ## the full matrix on the base and the patched kernel, every mode, side by side
-	$(S)/test --kernels base,series --config $(CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
+	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
 
 summary: ## print the summary of the last test run again
 	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest
