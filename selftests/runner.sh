@@ -89,4 +89,6 @@ while read -r name limit retry args; do
 done < $todo
 i=$((i + 1))
 done
+# Anything logged after the last test is checked by the host as well.
+dmesg -c > /out/logs/end.dmesg 2>&1
 emit "# kms: end"
