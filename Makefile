@@ -14,8 +14,11 @@ CONFIG ?= debug
 TEST_CONFIG ?= $(if $(filter command line,$(origin CONFIG)),$(CONFIG),test)
 REPEAT ?= 1
 S := scripts
+# Upstream selftests that exercise the MMU paths the series changes and
+# finish in seconds under TCG (about 2 minutes per VM in all).
+SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test summary check check-ci mail bisect
+.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -45,6 +48,9 @@ run: apply ## THE MAIN JOB: apply, build, boot the patched kernel, run the serie
 
 test: apply ## the full matrix on the base and the patched kernel, every mode, side by side
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
+
+smoke: apply ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
+	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) --tests $(SMOKE_TESTS) --label smoke
 
 summary: ## print the summary of the last test run again
 	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest
