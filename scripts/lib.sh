@@ -117,3 +117,22 @@ topic_patches() {
 		/^[ \t]*(#|$)/ { next }
 		cur == t { print $1 }' "$KMS_TOP/series"
 }
+
+# kvm_selftests SRC O [INSTALL]: build the KVM selftests of tree SRC
+# (static, -Werror) with objects under O/kselftest and the uapi headers
+# of O (a configured kernel build dir).  With INSTALL, install them there
+# with the runner and the in-VM list generated from selftests/matrix.
+kvm_selftests() {
+	local src=$1 o=$2 inst=${3:-}
+	local mk=(make -C "$src/tools/testing/selftests" O="$o" TARGETS=kvm CC="ccache gcc"
+		  EXTRA_CFLAGS=-Werror LDFLAGS="-static -pthread -no-pie")
+	make -C "$src" O="$o" -s headers || return 1
+	"${mk[@]}" -j"$JOBS" || return 1
+	[ -n "$inst" ] || return 0
+	rm -rf "$inst.tmp"
+	"${mk[@]}" INSTALL_PATH="$inst.tmp" install || return 1
+	rm -rf "$inst" && mv "$inst.tmp" "$inst" || return 1
+	tree_tests "$src" > "$inst/all-tests" && [ -s "$inst/all-tests" ] || return 1
+	"$KMS_TOP/scripts/gen-list" "$inst/all-tests" > "$inst/list" || return 1
+	cp "$KMS_TOP/selftests/runner.sh" "$inst/runner.sh"
+}
