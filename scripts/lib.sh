@@ -134,5 +134,27 @@ kvm_selftests() {
 	rm -rf "$inst" && mv "$inst.tmp" "$inst" || return 1
 	tree_tests "$src" > "$inst/all-tests" && [ -s "$inst/all-tests" ] || return 1
 	"$KMS_TOP/scripts/gen-list" "$inst/all-tests" > "$inst/list" || return 1
-	cp "$KMS_TOP/selftests/runner.sh" "$inst/runner.sh"
+	cp "$KMS_TOP/selftests/runner.sh" "$KMS_TOP/selftests/splat-patterns" "$inst/"
 }
+
+# usage: print the comment block at the top of the calling script.
+usage() { sed -n '2,/^\. /p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+# scratch_tree DIR REF: a detached worktree of $KERNEL_TREE at REF in DIR,
+# created or, if it exists, forced back to REF (it holds only the
+# scripts' own scratch work: any am, bisect or local change there is
+# thrown away).
+scratch_tree() {
+	local w=$1 ref=$2
+	if [ -e "$w" ]; then
+		git -C "$w" am --abort >/dev/null 2>&1 || true
+		git -C "$w" bisect reset >/dev/null 2>&1 || true
+		git -C "$w" checkout -q --detach -f "$ref" && git -C "$w" clean -q -fdx
+	else
+		git -C "$KERNEL_TREE" worktree prune
+		git -C "$KERNEL_TREE" worktree add -q --detach "$w" "$ref"
+	fi
+}
+
+# The patterns of a kernel log line that fails a boot test.
+KMS_SPLAT=$KMS_TOP/selftests/splat-patterns

@@ -18,7 +18,6 @@ cmdline=$(cat /proc/cmdline)
 arg() { for w in $cmdline; do case $w in "$1"=*) echo "${w#*=}"; return;; esac; done; }
 mode=$(arg kms.mode); tests=$(arg kms.tests); repeat=$(arg kms.repeat)
 : "${mode:=unknown}" "${repeat:=1}"
-SPLAT='WARNING:|BUG:|BUG |Oops|general protection fault|kernel BUG|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|lockdep|KASAN|UBSAN|stack-protector|Kernel panic|soft lockup|hung_task|rcu_sched detected stalls|rcu: INFO'
 cd /tests/kvm || { echo "KMS-RUNNER: no /tests/kvm"; exit 1; }
 mkdir -p /out/logs
 out=/out/ktap
@@ -71,7 +70,7 @@ while read -r name limit retry args; do
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	echo "KMS-RUNNER: end $name rc=$rc" > /dev/kmsg
 	dmesg -c > "$log.dmesg" 2>&1
-	splat=$(grep -E -m 3 "$SPLAT" "$log.dmesg" | tr '\n' ' ' | cut -c1-200)
+	splat=$(grep -E -m 3 -f /tests/splat-patterns "$log.dmesg" | tr '\n' ' ' | cut -c1-200)
 	if [ -n "$splat" ]; then
 		emit "not ok $n $name # SPLAT ${splat} (rc=$rc, ${secs}s)"
 	elif [ $rc -eq 0 ] && [ -n "$first" ]; then
