@@ -4,7 +4,7 @@
 #                       base under ~/.cache/kvm-mmu-series/linux)
 #   KERNEL_BASE=ref     the base commit in that tree (default v7.3.4)
 #   MODES=tdp,legacy,shadow   CONFIG=test|debug   TESTS=a,b   REPEAT=N
-#   TOPIC=name (mail)   TEST=name MODE=tdp (bisect)
+#   TOPIC=name (mail; bench: a comma list)   TEST=name MODE=tdp (bisect)
 #   BRANCH=name         branch to export from (default: checked out)
 
 MODES  ?= tdp,legacy,shadow
@@ -18,7 +18,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect
+.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -66,3 +66,12 @@ mail: apply ## mail-ready posting of TOPIC=name (needs your git user.name/email 
 
 bisect: apply ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
 	$(S)/bisect $(TEST) $(or $(MODE),tdp) --config $(or $(BISECT_CONFIG),test)
+
+# bench: REPEAT and MODES only when given (the script's defaults: 3 runs,
+# every mode).
+given = $(filter command line environment,$(origin $(1)))
+bench: apply ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
+	$(S)/bench $(if $(TOPIC),--topics $(TOPIC)) $(if $(call given,MODES),--modes $(MODES)) $(if $(call given,REPEAT),--repeat $(REPEAT))
+
+bench-ci: apply ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
+	$(S)/bench --quick --check

@@ -7,6 +7,10 @@
 #                    command line too
 #   kms.tests=A,B    optional: only these tests (names as in the matrix)
 #   kms.repeat=N     optional: run each test N times
+#   kms.bench=1      optional (scripts/bench): around each test, take the
+#                    mmu_lock rows of /proc/lock_stat and count the MMU
+#                    tracepoints of BENCH_EVENTS (tracefs); write both to
+#                    /out/logs/NAME.bench as key=value lines
 # Runs every test of /tests/list (one per line: name, modes, timeout,
 # args; written by the host from selftests/matrix) that applies to the
 # mode, each under a time limit, and writes KTAP to /out/ktap and the
@@ -17,12 +21,80 @@ set -u
 cmdline=$(cat /proc/cmdline)
 arg() { for w in $cmdline; do case $w in "$1"=*) echo "${w#*=}"; return;; esac; done; }
 mode=$(arg kms.mode); tests=$(arg kms.tests); repeat=$(arg kms.repeat)
-: "${mode:=unknown}" "${repeat:=1}"
+bench=$(arg kms.bench)
+: "${mode:=unknown}" "${repeat:=1}" "${bench:=0}"
 cd /tests/kvm || { echo "KMS-RUNNER: no /tests/kvm"; exit 1; }
 mkdir -p /out/logs
 out=/out/ktap
 : > "$out"
 emit() { echo "$*" | tee -a "$out"; }
+
+# kms.bench=1 only.  The events are counted from the trace buffer (no
+# hist triggers in the debug config), which is made large enough for the
+# bench tests; events lost to a full buffer are reported as trace.lost.
+T=/sys/kernel/tracing
+BENCH_EVENTS="kvmmmu/kvm_mmu_get_page kvmmmu/kvm_mmu_prepare_zap_page
+	kvmmmu/kvm_mmu_zap_all_fast kvmmmu/kvm_mmu_sync_page kvmmmu/kvm_mmu_unsync_page
+	kvmmmu/fast_page_fault kvmmmu/kvm_mmu_spte_requested kvmmmu/kvm_mmu_set_spte
+	kvmmmu/kvm_tdp_mmu_spte_changed kvmmmu/kvm_mmu_split_huge_page
+	kvm/kvm_page_fault kvm/kvm_unmap_hva_range kvm/kvm_dirty_ring_reset"
+BENCH_BUF_KB=65536
+# "write_acq write_con read_acq read_con" of kvm->mmu_lock, or "n/a".
+mmu_lock_stat() {
+	[ -r /proc/lock_stat ] || { echo n/a; return; }
+	awk -v c='&(kvm)->mmu_lock' '
+		$1 == c ":" || $1 == c "-W:" { wc += $3; wa += $9 }
+		$1 == c "-R:" { rc += $3; ra += $9 }
+		END { print wa + 0, wc + 0, ra + 0, rc + 0 }' /proc/lock_stat
+}
+bench_start() {
+	lock0=$(mmu_lock_stat)
+	[ -d $T/events ] || return 0
+	echo 0 > $T/tracing_on
+	: > $T/trace
+	for e in $BENCH_EVENTS; do echo 1 > "$T/events/$e/enable" 2>/dev/null; done
+	echo 1 > $T/tracing_on
+}
+bench_stop() {
+	[ -d $T/events ] && echo 0 > $T/tracing_on
+	lock1=$(mmu_lock_stat)
+	{
+		if [ "$lock0" = n/a ] || [ "$lock1" = n/a ]; then
+			echo "lock_stat=n/a"
+		else
+			echo "$lock0 $lock1" | awk '{
+				print "lock_stat.write_acq=" $5 - $1; print "lock_stat.write_con=" $6 - $2
+				print "lock_stat.read_acq=" $7 - $3; print "lock_stat.read_con=" $8 - $4 }'
+		fi
+		if [ -d $T/events ]; then
+			for e in $BENCH_EVENTS; do echo 0 > "$T/events/$e/enable" 2>/dev/null; done
+			# An event line: "TASK-PID [CPU] FLAGS TIMESTAMP: EVENT: ...".
+			awk -v evs="$BENCH_EVENTS" -v tr="$T" '
+				!/^#/ { for (i = 1; i < NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) {
+					e = $(i + 1); sub(/:$/, "", e); n[e]++; break } }
+				END {
+					k = split(evs, ev, /[ \t\n]+/)
+					for (j = 1; j <= k; j++) {
+						if (ev[j] == "") continue
+						split(ev[j], se, "/")
+						if ((getline x < (tr "/events/" ev[j] "/enable")) <= 0) {
+							print "trace." se[1] "." se[2] "=n/a"; continue }
+						close(tr "/events/" ev[j] "/enable")
+						print "trace." se[1] "." se[2] "=" n[se[2]] + 0
+					}
+				}' $T/trace
+			cat $T/per_cpu/cpu*/stats 2>/dev/null |
+				awk '$1 == "overrun:" { o += $2 } END { print "trace.lost=" o + 0 }'
+			: > $T/trace
+		else
+			echo "trace=n/a"
+		fi
+	} > "$1.bench" 2>/dev/null
+}
+if [ "$bench" = 1 ] && [ -d $T/events ]; then
+	echo 0 > $T/tracing_on
+	echo $BENCH_BUF_KB > $T/buffer_size_kb 2>/dev/null
+fi
 
 # The tests for this mode (and kms.tests), in matrix order.
 todo=/tmp/todo
@@ -53,6 +125,7 @@ while read -r name limit retry args; do
 	log=/out/logs/$(echo "$name" | tr / _)
 	[ "$repeat" -gt 1 ] && log=$log.$i
 	echo "KMS-RUNNER: start $name $args" > /dev/kmsg
+	[ "$bench" = 1 ] && bench_start
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	# shellcheck disable=SC2086
 	timeout -s KILL "$limit" ./"${name##*/}" $args < /dev/null > "$log.log" 2>&1
@@ -62,11 +135,13 @@ while read -r name limit retry args; do
 		first="rc=$rc: $(grep -E -m1 'Assertion|FAIL|error|Error' "$log.log" | cut -c1-100)"
 		mv "$log.log" "$log.first.log"
 		echo "KMS-RUNNER: retry $name" > /dev/kmsg
+		[ "$bench" = 1 ] && bench_start
 		# shellcheck disable=SC2086
 		timeout -s KILL "$limit" ./"${name##*/}" $args < /dev/null > "$log.log" 2>&1
 		rc=$?
 	fi
 	t1=$(cut -d' ' -f1 /proc/uptime)
+	[ "$bench" = 1 ] && bench_stop "$log"
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	echo "KMS-RUNNER: end $name rc=$rc" > /dev/kmsg
 	dmesg -c > "$log.dmesg" 2>&1
