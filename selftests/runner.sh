@@ -11,6 +11,7 @@
 #                    mmu_lock rows of /proc/lock_stat and count the MMU
 #                    tracepoints of BENCH_EVENTS (tracefs); write both to
 #                    /out/logs/NAME.bench as key=value lines
+#   kms.bench_events=SYS/EVENT,...  optional: count these tracepoints too
 # Runs every test of /tests/list (one per line: name, modes, timeout,
 # args; written by the host from selftests/matrix) that applies to the
 # mode, each under a time limit, and writes KTAP to /out/ktap and the
@@ -30,14 +31,20 @@ out=/out/ktap
 emit() { echo "$*" | tee -a "$out"; }
 
 # kms.bench=1 only.  The events are counted from the trace buffer (no
-# hist triggers in the debug config), which is made large enough for the
-# bench tests; events lost to a full buffer are reported as trace.lost.
+# hist triggers in the debug config): reading it back costs about 16k
+# events a second under TCG, so the default events are the rare ones
+# (shadow pages made, zapped, synced, split; MMU notifier unmaps; dirty
+# ring resets); per-fault and per-SPTE events (fast_page_fault,
+# kvm_mmu_set_spte, kvm_tdp_mmu_spte_changed, kvm_page_fault, ...: up to
+# a million per test) only when kms.bench_events asks.  Events lost to a
+# full buffer (64 MiB per CPU, some 600k events each) are trace.lost.
 T=/sys/kernel/tracing
 BENCH_EVENTS="kvmmmu/kvm_mmu_get_page kvmmmu/kvm_mmu_prepare_zap_page
 	kvmmmu/kvm_mmu_zap_all_fast kvmmmu/kvm_mmu_sync_page kvmmmu/kvm_mmu_unsync_page
-	kvmmmu/fast_page_fault kvmmmu/kvm_mmu_spte_requested kvmmmu/kvm_mmu_set_spte
-	kvmmmu/kvm_tdp_mmu_spte_changed kvmmmu/kvm_mmu_split_huge_page
-	kvm/kvm_page_fault kvm/kvm_unmap_hva_range kvm/kvm_dirty_ring_reset"
+	kvmmmu/kvm_mmu_split_huge_page kvm/kvm_unmap_hva_range kvm/kvm_dirty_ring_reset
+	kvm/kvm_dirty_ring_exit"
+extra=$(arg kms.bench_events)
+[ -n "$extra" ] && BENCH_EVENTS="$BENCH_EVENTS $(echo "$extra" | tr , ' ')"
 BENCH_BUF_KB=65536
 # "write_acq write_con read_acq read_con" of kvm->mmu_lock, or "n/a".
 mmu_lock_stat() {
@@ -75,7 +82,7 @@ bench_stop() {
 				END {
 					k = split(evs, ev, /[ \t\n]+/)
 					for (j = 1; j <= k; j++) {
-						if (ev[j] == "") continue
+						if (ev[j] == "" || done[ev[j]]++) continue
 						split(ev[j], se, "/")
 						if ((getline x < (tr "/events/" ev[j] "/enable")) <= 0) {
 							print "trace." se[1] "." se[2] "=n/a"; continue }
