@@ -33,6 +33,42 @@ export CCACHE_DIR=${CCACHE_DIR:-$KMS_CACHE/ccache}
 
 JOBS=${JOBS:-$(nproc)}
 
+# Machine-wide limits, shared by every checkout and every KMS_CACHE on
+# this machine (the directory is outside KMS_CACHE on purpose): one
+# kernel or selftests build at a time, and at most KMS_VM_SLOTS host
+# threads of running test VMs (a thread=single VM needs one slot, a
+# multi-threaded one a slot per vCPU).  Both wait; neither ever fails.
+KMS_LOCKS=${KMS_LOCKS:-/tmp/kms-locks}
+KMS_VM_SLOTS=${KMS_VM_SLOTS:-$(nproc)}
+
+# with_build_lock CMD...: run CMD holding the machine's build lock.
+with_build_lock() {
+	mkdir -p "$KMS_LOCKS"
+	flock "$KMS_LOCKS/build" "$@"
+}
+
+# with_vm_slots N CMD...: run CMD holding N of the machine's VM slots.
+# Slots are taken in index order, so two waiters cannot deadlock.
+with_vm_slots() {
+	local n=$1 i fd got; shift
+	mkdir -p "$KMS_LOCKS"
+	[ "$n" -le "$KMS_VM_SLOTS" ] || n=$KMS_VM_SLOTS
+	while :; do
+		got=()
+		for ((i = 0; i < KMS_VM_SLOTS && ${#got[@]} < n; i++)); do
+			exec {fd}>"$KMS_LOCKS/vm.$i"
+			if flock -n "$fd"; then got+=("$fd"); else exec {fd}>&-; fi
+		done
+		[ ${#got[@]} -ge "$n" ] && break
+		for fd in "${got[@]}"; do exec {fd}>&-; done
+		sleep 3
+	done
+	local rc=0
+	"$@" || rc=$?
+	for fd in "${got[@]}"; do exec {fd}>&-; done
+	return $rc
+}
+
 kms_log()  { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die()      { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
 
@@ -126,8 +162,8 @@ kvm_selftests() {
 	local src=$1 o=$2 inst=${3:-}
 	local mk=(make -C "$src/tools/testing/selftests" O="$o" TARGETS=kvm CC="ccache gcc"
 		  EXTRA_CFLAGS=-Werror LDFLAGS="-static -pthread -no-pie")
-	make -C "$src" O="$o" -s headers || return 1
-	"${mk[@]}" -j"$JOBS" || return 1
+	with_build_lock make -C "$src" O="$o" -s headers || return 1
+	with_build_lock "${mk[@]}" -j"$JOBS" || return 1
 	[ -n "$inst" ] || return 0
 	rm -rf "$inst.tmp"
 	"${mk[@]}" INSTALL_PATH="$inst.tmp" install || return 1
