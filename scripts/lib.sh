@@ -50,9 +50,13 @@ with_build_lock() {
 # with_vm_slots N CMD...: run CMD holding N of the machine's VM slots.
 # Slots are taken in index order, so two waiters cannot deadlock.
 with_vm_slots() {
-	local n=$1 i fd got; shift
+	local n=$1 i fd q got; shift
 	mkdir -p "$KMS_LOCKS"
 	[ "$n" -le "$KMS_VM_SLOTS" ] || n=$KMS_VM_SLOTS
+	# Wait in line: a waiter for two slots is not overtaken for ever by
+	# waiters for one.
+	exec {q}>"$KMS_LOCKS/vm.queue"
+	flock "$q"
 	while :; do
 		got=()
 		for ((i = 0; i < KMS_VM_SLOTS && ${#got[@]} < n; i++)); do
@@ -63,6 +67,7 @@ with_vm_slots() {
 		for fd in "${got[@]}"; do exec {fd}>&-; done
 		sleep 3
 	done
+	exec {q}>&-
 	local rc=0
 	"$@" || rc=$?
 	for fd in "${got[@]}"; do exec {fd}>&-; done
