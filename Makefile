@@ -18,7 +18,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci
+.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci flaky soak
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -51,6 +51,14 @@ test: apply ## the full matrix on the base and the patched kernel, every mode, s
 
 smoke: apply ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) --tests $(SMOKE_TESTS) --label smoke
+
+flaky: apply ## pass counts of TEST in MODE on base and patched, side by side (RUNS=20, RECORD=1 adds them to selftests/intermittent)
+	$(S)/flaky $(TEST) $(or $(MODE),shadow) --runs $(or $(RUNS),20) --config $(TEST_CONFIG) $(if $(RECORD),--record) $(if $(METRIC),--metric '$(METRIC)')
+
+soak: apply ## is a VM configuration stable? BOOTS boots of KERNEL=base|series, CONFIG=, TCG=multi|single, SMP=2, the smoke set
+	$(S)/build --tree $(or $(KERNEL),base) --config $(or $(SOAK_CONFIG),debug) >/dev/null
+	$(S)/build-selftests --tree series
+	$(S)/rig-soak --kernel $(or $(KERNEL),base) --config $(or $(SOAK_CONFIG),debug) --tcg $(or $(TCG),multi) --smp $(or $(SMP),2) --boots $(or $(BOOTS),30) $(if $(call given,MODES),--modes $(MODES)) $(if $(TESTS),--tests $(TESTS)) $(if $(LABEL),--label $(LABEL))
 
 summary: ## print the summary of the last test run again
 	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest

@@ -184,13 +184,13 @@ usage() { sed -n '2,/^\. /p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 # scratch_tree DIR REF: a detached worktree of $KERNEL_TREE at REF in DIR,
 # created or, if it exists, forced back to REF (it holds only the
 # scripts' own scratch work: any am, bisect or local change there is
-# thrown away).
+# thrown away; its .kms-* build directories are kept).
 scratch_tree() {
 	local w=$1 ref=$2
 	if [ -e "$w" ]; then
 		git -C "$w" am --abort >/dev/null 2>&1 || true
 		git -C "$w" bisect reset >/dev/null 2>&1 || true
-		git -C "$w" checkout -q --detach -f "$ref" && git -C "$w" clean -q -fdx
+		git -C "$w" checkout -q --detach -f "$ref" && git -C "$w" clean -q -fdx -e '/.kms-*'
 	else
 		git -C "$KERNEL_TREE" worktree prune
 		git -C "$KERNEL_TREE" worktree add -q --detach "$w" "$ref"
