@@ -15,7 +15,11 @@ KMS_OWN_TREE=$KMS_CACHE/linux
 KERNEL_TREE=${KERNEL_TREE:-$KMS_OWN_TREE}
 # The base worktree (detached at the base tag) is used for the unpatched
 # kernel, so base and series builds never share a checkout.
-if [ "$KERNEL_TREE" = "$KMS_OWN_TREE" ]; then
+# KMS_BASE_TREE may name an existing base worktree to share (several
+# checkouts on one machine then share one base tree and its builds).
+if [ -n "${KMS_BASE_TREE:-}" ]; then
+	:
+elif [ "$KERNEL_TREE" = "$KMS_OWN_TREE" ]; then
 	KMS_BASE_TREE=$KMS_CACHE/trees/base
 else
 	KMS_BASE_TREE=$KMS_CACHE/trees/base-$(printf %s "$KERNEL_TREE" | md5sum | cut -c1-8)
