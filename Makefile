@@ -18,7 +18,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci flaky soak
+.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci flaky soak litmus
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -68,6 +68,9 @@ check: apply ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatc
 
 check-ci: apply ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
 	$(S)/check --ci
+
+litmus: base ## the series' ordering arguments (litmus/) under the base tree's kernel memory model; builds herd7 if needed
+	$(S)/litmus
 
 mail: apply ## mail-ready posting of TOPIC=name (needs your git user.name/email for Signed-off-by)
 	$(S)/mail $(TOPIC)
