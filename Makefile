@@ -75,7 +75,7 @@ litmus: base ## the series' ordering arguments (litmus/) under the base tree's k
 mail: apply ## mail-ready posting of TOPIC=name (needs your git user.name/email for Signed-off-by)
 	$(S)/mail $(TOPIC)
 
-bisect: apply ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
+bisect: apply ## first patch under which TEST=name fails (or, for a fix, passes) in MODE=tdp|legacy|shadow
 	$(S)/bisect $(TEST) $(or $(MODE),tdp) --config $(or $(BISECT_CONFIG),test)
 
 # bench: REPEAT and MODES only when given (the script's defaults: 3 runs,
