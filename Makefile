@@ -6,6 +6,7 @@
 #   MODES=tdp,legacy,shadow   CONFIG=test|debug   TESTS=a,b   REPEAT=N
 #   TOPIC=name (mail; bench: a comma list)   TEST=name MODE=tdp (bisect)
 #   BRANCH=name         branch to export from (default: checked out)
+#   DURATION=N          stress: scale the stress tests' rounds by N
 
 MODES  ?= tdp,legacy,shadow
 # run (the series' own tests) uses the debug kernel; test (the whole
@@ -18,7 +19,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci flaky soak litmus
+.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci flaky soak litmus stress mutants kcsan
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -86,3 +87,17 @@ bench: apply ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3
 
 bench-ci: apply ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
 	$(S)/bench --quick --check
+
+# stress, mutants and kcsan: vCPUs on host threads of their own (QEMU
+# MTTCG, 2 vCPUs; a VM needs both of the machine's VM slots).  CONFIG,
+# MODES and REPEAT only when given (the scripts' defaults: debug, every
+# mode; stress once, mutants 3 times).
+stress: apply ## race/concurrency tests, base vs patched, every mode, vCPUs in parallel (REPEAT= DURATION= MODES= TESTS= CONFIG=)
+	$(S)/stress $(if $(call given,CONFIG),--config $(CONFIG)) $(if $(call given,MODES),--modes $(MODES)) $(if $(TESTS),--tests $(TESTS)) $(if $(call given,REPEAT),--repeat $(REPEAT)) $(if $(DURATION),--duration $(DURATION))
+
+mutants: apply ## build each mutants/*.patch on the series and run the test that must catch it (REPEAT=3 MUTANTS=a,b CONFIG=)
+	$(S)/build-selftests --tree series
+	$(S)/mutants $(if $(call given,CONFIG),--config $(CONFIG)) $(if $(call given,REPEAT),--repeat $(REPEAT)) $(if $(MUTANTS),--mutants $(MUTANTS))
+
+kcsan: apply ## KCSAN kernels (configs/kcsan.config), base vs patched: own tests + smoke set, report counts and new races (MODES= TESTS=)
+	$(S)/kcsan $(if $(call given,MODES),--modes $(MODES)) $(if $(TESTS),--tests $(TESTS)) $(if $(call given,REPEAT),--repeat $(REPEAT))

@@ -149,6 +149,13 @@ kms-list:
 MK
 }
 
+# own_tests SDIR: the selftests the series adds (those installed in SDIR,
+# the series' selftests, that the base's Makefile.kvm does not build),
+# comma-separated.
+own_tests() {
+	comm -13 <(tree_tests "$KMS_BASE_TREE" | sort) <(sort "$1/all-tests") | paste -sd, -
+}
+
 # series_topics: "name<TAB>title" of each topic section of series, in order.
 # A section starts with a line "# == name: Title ==".
 series_topics() {

@@ -12,18 +12,25 @@
 #                    tracepoints of BENCH_EVENTS (tracefs); write both to
 #                    /out/logs/NAME.bench as key=value lines
 #   kms.bench_events=SYS/EVENT,...  optional: count these tracepoints too
+#   kms.list=PATH    optional: the test list to run instead of /tests/list
+#                    (scripts/boot-test --list puts it at /out/list)
 # Runs every test of /tests/list (one per line: name, modes, timeout,
 # args; written by the host from selftests/matrix) that applies to the
 # mode, each under a time limit, and writes KTAP to /out/ktap and the
-# console.  After each test the kernel log is drained into
+# console.  A name may carry a variant, "x86/foo_test#name": the binary
+# is x86/foo_test, the KTAP line keeps the whole name (logs:
+# x86_foo_test@name.log).  An argument "@MODULE.PARAM=VALUE" is not
+# passed to the test: the module parameter is set
+# (/sys/module/MODULE/parameters/PARAM) for the test's run and restored
+# after it.  After each test the kernel log is drained into
 # /out/logs/NAME.dmesg; a WARN, BUG, lockdep or KASAN report there fails
 # the test even if it exited 0.
 set -u
 cmdline=$(cat /proc/cmdline)
 arg() { for w in $cmdline; do case $w in "$1"=*) echo "${w#*=}"; return;; esac; done; }
 mode=$(arg kms.mode); tests=$(arg kms.tests); repeat=$(arg kms.repeat)
-bench=$(arg kms.bench)
-: "${mode:=unknown}" "${repeat:=1}" "${bench:=0}"
+bench=$(arg kms.bench); list=$(arg kms.list)
+: "${mode:=unknown}" "${repeat:=1}" "${bench:=0}" "${list:=/tests/list}"
 cd /tests/kvm || { echo "KMS-RUNNER: no /tests/kvm"; exit 1; }
 mkdir -p /out/logs
 out=/out/ktap
@@ -117,7 +124,7 @@ while read -r name modes limit args; do
 		case ",$tests," in *",$name,"*) ;; *) continue ;; esac
 	fi
 	echo "$name $limit $retry $args" >> $todo
-done < /tests/list
+done < "$list"
 plan=$(( $(wc -l < $todo) * repeat ))
 emit "TAP version 13"
 emit "# kms: mode=$mode kernel=$(uname -r) $(grep -oE 'kvm(_amd|_intel)?\.[^ ]*' /proc/cmdline | tr '\n' ' ')"
@@ -129,13 +136,25 @@ while [ "$i" -le "$repeat" ]; do
 while read -r name limit retry args; do
 	n=$((n + 1))
 	[ "$args" = "-" ] && args=
-	log=/out/logs/$(echo "$name" | tr / _)
+	# "@module.param=value" arguments: set for this run, restored after.
+	targs= restore=
+	for a in $args; do
+		case $a in
+		@*.*=*)
+			p=${a#@}; v=${p#*=}; p=/sys/module/${p%%=*}; p=${p%.*}/parameters/${p##*.}
+			restore="$restore $p=$(cat "$p" 2>/dev/null)"
+			echo "$v" > "$p" 2>/dev/null || echo "KMS-RUNNER: cannot set $p=$v" > /dev/kmsg ;;
+		*) targs="$targs $a" ;;
+		esac
+	done
+	bin=${name%%#*}; bin=./${bin##*/}
+	log=/out/logs/$(echo "$name" | tr '/#' '_@')
 	[ "$repeat" -gt 1 ] && log=$log.$i
 	echo "KMS-RUNNER: start $name $args" > /dev/kmsg
 	[ "$bench" = 1 ] && bench_start
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	# shellcheck disable=SC2086
-	timeout -s KILL "$limit" ./"${name##*/}" $args < /dev/null > "$log.log" 2>&1
+	timeout -s KILL "$limit" "$bin" $targs < /dev/null > "$log.log" 2>&1
 	rc=$?
 	first=
 	if [ $rc -ne 0 ] && [ $rc -ne 4 ] && [ "$retry" = 1 ]; then
@@ -144,9 +163,10 @@ while read -r name limit retry args; do
 		echo "KMS-RUNNER: retry $name" > /dev/kmsg
 		[ "$bench" = 1 ] && bench_start
 		# shellcheck disable=SC2086
-		timeout -s KILL "$limit" ./"${name##*/}" $args < /dev/null > "$log.log" 2>&1
+		timeout -s KILL "$limit" "$bin" $targs < /dev/null > "$log.log" 2>&1
 		rc=$?
 	fi
+	for r in $restore; do echo "${r#*=}" > "${r%%=*}" 2>/dev/null; done
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	[ "$bench" = 1 ] && bench_stop "$log"
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
