@@ -61,8 +61,8 @@ check: apply ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatc
 check-ci: apply ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
 	$(S)/check --ci
 
-mail: apply ## mail-ready posting of TOPIC=name (needs your git user.name/email for Signed-off-by)
-	$(S)/mail $(TOPIC)
+mail: base ## b4-made posting of TOPIC=name [REV=N: vN, range-diff to vN-1] (needs your git user.name/email)
+	$(S)/mail $(TOPIC) $(if $(REV),--rev $(REV))
 
 bisect: apply ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
 	$(S)/bisect $(TEST) $(or $(MODE),tdp) --config $(or $(BISECT_CONFIG),test)
