@@ -18,7 +18,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci
+.PHONY: help deps base apply applied apply-all export build run test smoke summary check check-ci mail trailers bisect bench bench-ci kit selftest-scripts
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -29,8 +29,14 @@ deps: ## install the Debian packages the scripts need
 base: deps ## fetch Debian's linux-source-7.3 into a git tree at the base (or check KERNEL_TREE)
 	$(S)/fetch-base
 
-apply: base ## apply the series to the kernel tree with git am (branch kms/applied)
-	$(S)/apply
+apply: base ## apply the series to the kernel tree with git am (branch kms/applied); MBOX=file: a posted series, with b4
+	$(S)/apply $(if $(MBOX),--mbox $(MBOX))
+
+# What the jobs below apply first: the series, unless kms/applied holds
+# a posted series that "make apply MBOX=" left there (kept until the next
+# "make apply").
+applied: base
+	$(S)/apply --keep-mbox $(if $(MBOX),--mbox $(MBOX))
 
 apply-all: apply ## also apply it with quilt push -a and git quiltimport and compare
 	$(S)/apply --method quilt
@@ -43,35 +49,44 @@ build: ## build the patched kernel (CONFIG=test|debug) and the selftests
 	$(S)/build --tree series --config $(CONFIG)
 	$(S)/build-selftests --tree series
 
-run: apply ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
+run: applied ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
 	$(S)/test --kernels series --config $(CONFIG) --modes $(MODES) --own --repeat $(REPEAT)
 
-test: apply ## the full matrix on the base and the patched kernel, every mode, side by side
+test: applied ## the full matrix on the base and the patched kernel, every mode, side by side
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
 
-smoke: apply ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
+smoke: applied ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) --tests $(SMOKE_TESTS) --label smoke
 
 summary: ## print the summary of the last test run again
 	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest
 
-check: apply ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
+check: applied ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
 	$(S)/check
 
-check-ci: apply ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
+check-ci: applied ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
 	$(S)/check --ci
 
 mail: base ## b4-made posting of TOPIC=name [REV=N: vN, range-diff to vN-1] (needs your git user.name/email)
 	$(S)/mail $(TOPIC) $(if $(REV),--rev $(REV))
 
-bisect: apply ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
+trailers: base ## fold Reviewed-by/Tested-by/Acked-by from an mbox of replies (MBOX=file) into patches/ (via a kernel branch + export)
+	$(S)/trailers $(MBOX)
+
+bisect: applied ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
 	$(S)/bisect $(TEST) $(or $(MODE),tdp) --config $(or $(BISECT_CONFIG),test)
 
 # bench: REPEAT and MODES only when given (the script's defaults: 3 runs,
 # every mode).
 given = $(filter command line environment,$(origin $(1)))
-bench: apply ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
+bench: applied ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
 	$(S)/bench $(if $(TOPIC),--topics $(TOPIC)) $(if $(call given,MODES),--modes $(MODES)) $(if $(call given,REPEAT),--repeat $(REPEAT))
 
-bench-ci: apply ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
+bench-ci: applied ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
 	$(S)/bench --quick --check
+
+kit: applied ## tarball to run the series' selftests as root on a machine booted with the patched kernel (bare metal)
+	$(S)/kit
+
+selftest-scripts: ## unit checks of the scripts (boot-test's KVM/TCG choice on fake hosts, --dry-run)
+	$(S)/selftest-scripts
