@@ -64,7 +64,7 @@ summary: ## print the summary of the last test run again
 check: applied ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
 	$(S)/check
 
-check-ci: applied ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
+check-ci: applied selftest-scripts ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
 	$(S)/check --ci
 
 mail: base ## b4-made posting of TOPIC=name [REV=N: vN, range-diff to vN-1] (needs your git user.name/email)
