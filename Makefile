@@ -6,6 +6,8 @@
 #   MODES=tdp,legacy,shadow   CONFIG=test|debug   TESTS=a,b   REPEAT=N
 #   TOPIC=name (mail; bench: a comma list)   TEST=name MODE=tdp (bisect)
 #   BRANCH=name         branch to export from (default: checked out)
+#   REV=N (mail)        MBOX=file (apply: a posted series; trailers: replies)
+#   ACCEL=tcg|kvm|auto  the test VMs' accelerator (scripts/boot-test)
 
 MODES  ?= tdp,legacy,shadow
 # run (the series' own tests) uses the debug kernel; test (the whole
