@@ -20,7 +20,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply applied apply-all export build run test smoke summary check check-ci mail trailers bisect bench bench-ci kit selftest-scripts
+.PHONY: help deps base apply applied accel apply-all export build run test smoke summary check check-ci mail trailers bisect bench bench-ci kit selftest-scripts
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -40,6 +40,13 @@ apply: base ## apply the series to the kernel tree with git am (branch kms/appli
 applied: base
 	$(S)/apply --keep-mbox $(if $(MBOX),--mbox $(MBOX))
 
+# With ACCEL= given, the VM jobs first check that boot-test accepts it
+# here (ACCEL=kvm on a host without nested hardware KVM stops before any
+# build, saying why).
+comma := ,
+accel:
+	@$(if $(ACCEL),$(S)/boot-test --dry-run --mode $(firstword $(subst $(comma), ,$(MODES))) >/dev/null)
+
 apply-all: apply ## also apply it with quilt push -a and git quiltimport and compare
 	$(S)/apply --method quilt
 	$(S)/apply --method quiltimport
@@ -51,13 +58,13 @@ build: ## build the patched kernel (CONFIG=test|debug) and the selftests
 	$(S)/build --tree series --config $(CONFIG)
 	$(S)/build-selftests --tree series
 
-run: applied ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
+run: accel applied ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
 	$(S)/test --kernels series --config $(CONFIG) --modes $(MODES) --own --repeat $(REPEAT)
 
-test: applied ## the full matrix on the base and the patched kernel, every mode, side by side
+test: accel applied ## the full matrix on the base and the patched kernel, every mode, side by side
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
 
-smoke: applied ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
+smoke: accel applied ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) --tests $(SMOKE_TESTS) --label smoke
 
 summary: ## print the summary of the last test run again
@@ -81,10 +88,10 @@ bisect: applied ## first patch under which TEST=name fails in MODE=tdp|legacy|sh
 # bench: REPEAT and MODES only when given (the script's defaults: 3 runs,
 # every mode).
 given = $(filter command line environment,$(origin $(1)))
-bench: applied ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
+bench: accel applied ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
 	$(S)/bench $(if $(TOPIC),--topics $(TOPIC)) $(if $(call given,MODES),--modes $(MODES)) $(if $(call given,REPEAT),--repeat $(REPEAT))
 
-bench-ci: applied ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
+bench-ci: accel applied ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
 	$(S)/bench --quick --check
 
 kit: applied ## tarball to run the series' selftests as root on a machine booted with the patched kernel (bare metal)
