@@ -7,6 +7,8 @@
 #   TOPIC=name (mail; bench: a comma list)   TEST=name MODE=tdp (bisect)
 #   BRANCH=name         branch to export from (default: checked out)
 #   DURATION=N          stress: scale the stress tests' rounds by N
+#   REV=N (mail)        MBOX=file (apply: a posted series; trailers: replies)
+#   ACCEL=tcg|kvm|auto  the test VMs' accelerator (scripts/boot-test)
 
 MODES  ?= tdp,legacy,shadow
 # run (the series' own tests) uses the debug kernel; test (the whole
@@ -19,7 +21,7 @@ S := scripts
 # finish in seconds under TCG (about 2 minutes per VM in all).
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/save_restore_pf_stress_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply apply-all export build run test smoke summary check check-ci mail bisect bench bench-ci flaky soak litmus stress mutants kcsan
+.PHONY: help deps base apply applied accel apply-all export build run test smoke summary check check-ci mail trailers bisect bench bench-ci flaky soak litmus stress mutants kcsan kit selftest-scripts
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -30,8 +32,21 @@ deps: ## install the Debian packages the scripts need
 base: deps ## fetch Debian's linux-source-7.3 into a git tree at the base (or check KERNEL_TREE)
 	$(S)/fetch-base
 
-apply: base ## apply the series to the kernel tree with git am (branch kms/applied)
-	$(S)/apply
+apply: base ## apply the series to the kernel tree with git am (branch kms/applied); MBOX=file: a posted series, with b4
+	$(S)/apply $(if $(MBOX),--mbox $(MBOX))
+
+# What the jobs below apply first: the series, unless kms/applied holds
+# a posted series that "make apply MBOX=" left there (kept until the next
+# "make apply").
+applied: base
+	$(S)/apply --keep-mbox $(if $(MBOX),--mbox $(MBOX))
+
+# With ACCEL= given, the VM jobs first check that boot-test accepts it
+# here (ACCEL=kvm on a host without nested hardware KVM stops before any
+# build, saying why).
+comma := ,
+accel:
+	@$(if $(ACCEL),$(S)/boot-test --dry-run --mode $(firstword $(subst $(comma), ,$(MODES))) >/dev/null)
 
 apply-all: apply ## also apply it with quilt push -a and git quiltimport and compare
 	$(S)/apply --method quilt
@@ -44,19 +59,19 @@ build: ## build the patched kernel (CONFIG=test|debug) and the selftests
 	$(S)/build --tree series --config $(CONFIG)
 	$(S)/build-selftests --tree series
 
-run: apply ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
+run: accel applied ## THE MAIN JOB: apply, build, boot the patched kernel, run the series' own selftests in every mode
 	$(S)/test --kernels series --config $(CONFIG) --modes $(MODES) --own --repeat $(REPEAT)
 
-test: apply ## the full matrix on the base and the patched kernel, every mode, side by side
+test: accel applied ## the full matrix on the base and the patched kernel, every mode, side by side
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) $(if $(TESTS),--tests $(TESTS)) --repeat $(REPEAT)
 
-smoke: apply ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
+smoke: accel applied ## the MMU-relevant upstream selftests (SMOKE_TESTS) on base and patched kernels, every mode
 	$(S)/test --kernels base,series --config $(TEST_CONFIG) --modes $(MODES) --tests $(SMOKE_TESTS) --label smoke
 
-flaky: apply ## pass counts of TEST in MODE on base and patched, side by side (RUNS=20, RECORD=1 adds them to selftests/intermittent)
+flaky: accel applied ## pass counts of TEST in MODE on base and patched, side by side (RUNS=20, RECORD=1 adds them to selftests/intermittent)
 	$(S)/flaky $(TEST) $(or $(MODE),shadow) --runs $(or $(RUNS),20) --config $(TEST_CONFIG) $(if $(RECORD),--record) $(if $(METRIC),--metric '$(METRIC)')
 
-soak: apply ## is a VM configuration stable? BOOTS boots of KERNEL=base|series, CONFIG=, TCG=multi|single, SMP=2, the smoke set
+soak: accel applied ## is a VM configuration stable? BOOTS boots of KERNEL=base|series, CONFIG=, TCG=multi|single, SMP=2, the smoke set
 	$(S)/build --tree $(or $(KERNEL),base) --config $(or $(SOAK_CONFIG),debug) >/dev/null
 	$(S)/build-selftests --tree series
 	$(S)/rig-soak --kernel $(or $(KERNEL),base) --config $(or $(SOAK_CONFIG),debug) --tcg $(or $(TCG),multi) --smp $(or $(SMP),2) --boots $(or $(BOOTS),30) $(if $(call given,MODES),--modes $(MODES)) $(if $(TESTS),--tests $(TESTS)) $(if $(LABEL),--label $(LABEL))
@@ -64,40 +79,49 @@ soak: apply ## is a VM configuration stable? BOOTS boots of KERNEL=base|series, 
 summary: ## print the summary of the last test run again
 	$(S)/summarize $${KMS_RESULTS:-$$HOME/.cache/kvm-mmu-series/results}/latest
 
-check: apply ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
+check: applied ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
 	$(S)/check
 
-check-ci: apply ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
+check-ci: applied selftest-scripts ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
 	$(S)/check --ci
 
 litmus: base ## the series' ordering arguments (litmus/) under the base tree's kernel memory model; builds herd7 if needed
 	$(S)/litmus
 
-mail: apply ## mail-ready posting of TOPIC=name (needs your git user.name/email for Signed-off-by)
-	$(S)/mail $(TOPIC)
+mail: base ## b4-made posting of TOPIC=name [REV=N: vN, range-diff to vN-1] (needs your git user.name/email)
+	$(S)/mail $(TOPIC) $(if $(REV),--rev $(REV))
 
-bisect: apply ## first patch under which TEST=name fails (or, for a fix, passes) in MODE=tdp|legacy|shadow
+trailers: base ## fold Reviewed-by/Tested-by/Acked-by from an mbox of replies (MBOX=file) into patches/ (via a kernel branch + export)
+	$(S)/trailers $(MBOX)
+
+bisect: applied ## first patch under which TEST=name fails in MODE=tdp|legacy|shadow
 	$(S)/bisect $(TEST) $(or $(MODE),tdp) --config $(or $(BISECT_CONFIG),test)
 
 # bench: REPEAT and MODES only when given (the script's defaults: 3 runs,
 # every mode).
 given = $(filter command line environment,$(origin $(1)))
-bench: apply ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
+bench: accel applied ## base vs patched counters per topic (TOPIC=wrprot MODES= REPEAT=3): tables, bench.csv, bench.svg
 	$(S)/bench $(if $(TOPIC),--topics $(TOPIC)) $(if $(call given,MODES),--modes $(MODES)) $(if $(call given,REPEAT),--repeat $(REPEAT))
 
-bench-ci: apply ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
+bench-ci: accel applied ## the quick benchmark (tdp, once) checked against the expectations of selftests/bench
 	$(S)/bench --quick --check
 
 # stress, mutants and kcsan: vCPUs on host threads of their own (QEMU
 # MTTCG, 2 vCPUs; a VM needs both of the machine's VM slots).  CONFIG,
 # MODES and REPEAT only when given (the scripts' defaults: debug, every
 # mode; stress once, mutants 3 times).
-stress: apply ## race/concurrency tests, base vs patched, every mode, vCPUs in parallel (REPEAT= DURATION= MODES= TESTS= CONFIG=)
+stress: accel applied ## race/concurrency tests, base vs patched, every mode, vCPUs in parallel (REPEAT= DURATION= MODES= TESTS= CONFIG=)
 	$(S)/stress $(if $(call given,CONFIG),--config $(CONFIG)) $(if $(call given,MODES),--modes $(MODES)) $(if $(TESTS),--tests $(TESTS)) $(if $(call given,REPEAT),--repeat $(REPEAT)) $(if $(DURATION),--duration $(DURATION))
 
-mutants: apply ## build each mutants/*.patch on the series and run the test that must catch it (REPEAT=3 MUTANTS=a,b CONFIG=)
+mutants: accel applied ## build each mutants/*.patch on the series and run the test that must catch it (REPEAT=3 MUTANTS=a,b CONFIG=)
 	$(S)/build-selftests --tree series
 	$(S)/mutants $(if $(call given,CONFIG),--config $(CONFIG)) $(if $(call given,REPEAT),--repeat $(REPEAT)) $(if $(MUTANTS),--mutants $(MUTANTS))
 
-kcsan: apply ## KCSAN kernels (configs/kcsan.config), base vs patched: own tests + smoke set, report counts and new races (MODES= TESTS=)
+kcsan: accel applied ## KCSAN kernels (configs/kcsan.config), base vs patched: own tests + smoke set, report counts and new races (MODES= TESTS=)
 	$(S)/kcsan $(if $(call given,MODES),--modes $(MODES)) $(if $(TESTS),--tests $(TESTS)) $(if $(call given,REPEAT),--repeat $(REPEAT))
+
+kit: applied ## tarball to run the series' selftests as root on a machine booted with the patched kernel (bare metal)
+	$(S)/kit
+
+selftest-scripts: ## unit checks of the scripts (boot-test's KVM/TCG choice on fake hosts, --dry-run)
+	$(S)/selftest-scripts

@@ -25,15 +25,22 @@
 # after it.  After each test the kernel log is drained into
 # /out/logs/NAME.dmesg; a WARN, BUG, lockdep or KASAN report there fails
 # the test even if it exited 0.
+# The bare-metal kit (scripts/kit) runs it with KMS_TESTS (the selftests,
+# default /tests), KMS_OUT (the results, default /out) and KMS_CMDLINE
+# (the kms.* words, default /proc/cmdline).
 set -u
-cmdline=$(cat /proc/cmdline)
+TD=${KMS_TESTS:-/tests} OD=${KMS_OUT:-/out}
+cmdline=${KMS_CMDLINE:-$(cat /proc/cmdline)}
 arg() { for w in $cmdline; do case $w in "$1"=*) echo "${w#*=}"; return;; esac; done; }
 mode=$(arg kms.mode); tests=$(arg kms.tests); repeat=$(arg kms.repeat)
 bench=$(arg kms.bench); list=$(arg kms.list)
-: "${mode:=unknown}" "${repeat:=1}" "${bench:=0}" "${list:=/tests/list}"
-cd /tests/kvm || { echo "KMS-RUNNER: no /tests/kvm"; exit 1; }
-mkdir -p /out/logs
-out=/out/ktap
+: "${mode:=unknown}" "${repeat:=1}" "${bench:=0}"
+# kms.list names a file under /out (the host's --list); the default is
+# the list installed with the selftests.
+case $list in /out/*) list=$OD/${list#/out/} ;; '') list=$TD/list ;; esac
+cd "$TD/kvm" || { echo "KMS-RUNNER: no $TD/kvm"; exit 1; }
+mkdir -p "$OD/logs"
+out=$OD/ktap
 : > "$out"
 emit() { echo "$*" | tee -a "$out"; }
 
@@ -127,9 +134,9 @@ while read -r name modes limit args; do
 done < "$list"
 plan=$(( $(wc -l < $todo) * repeat ))
 emit "TAP version 13"
-emit "# kms: mode=$mode kernel=$(uname -r) $(grep -oE 'kvm(_amd|_intel)?\.[^ ]*' /proc/cmdline | tr '\n' ' ')"
+emit "# kms: mode=$mode kernel=$(uname -r) $(echo "$cmdline" | tr ' ' '\n' | grep -E '^kvm(_amd|_intel)?\.' | tr '\n' ' ')"
 emit "1..$plan"
-dmesg -c > /out/logs/boot.dmesg 2>&1
+dmesg -c > "$OD/logs/boot.dmesg" 2>&1
 n=0
 i=1
 while [ "$i" -le "$repeat" ]; do
@@ -148,7 +155,7 @@ while read -r name limit retry args; do
 		esac
 	done
 	bin=${name%%#*}; bin=./${bin##*/}
-	log=/out/logs/$(echo "$name" | tr '/#' '_@')
+	log=$OD/logs/$(echo "$name" | tr '/#' '_@')
 	[ "$repeat" -gt 1 ] && log=$log.$i
 	echo "KMS-RUNNER: start $name $args" > /dev/kmsg
 	[ "$bench" = 1 ] && bench_start
@@ -172,7 +179,7 @@ while read -r name limit retry args; do
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	echo "KMS-RUNNER: end $name rc=$rc" > /dev/kmsg
 	dmesg -c > "$log.dmesg" 2>&1
-	splat=$(grep -E -m 3 -f /tests/splat-patterns "$log.dmesg" | tr '\n' ' ' | cut -c1-200)
+	splat=$(grep -E -m 3 -f "$TD/splat-patterns" "$log.dmesg" | tr '\n' ' ' | cut -c1-200)
 	if [ -n "$splat" ]; then
 		emit "not ok $n $name # SPLAT ${splat} (rc=$rc, ${secs}s)"
 	elif [ $rc -eq 0 ] && [ -n "$first" ]; then
@@ -191,5 +198,5 @@ done < $todo
 i=$((i + 1))
 done
 # Anything logged after the last test is checked by the host as well.
-dmesg -c > /out/logs/end.dmesg 2>&1
+dmesg -c > "$OD/logs/end.dmesg" 2>&1
 emit "# kms: end"
