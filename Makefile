@@ -82,7 +82,7 @@ summary: ## print the summary of the last test run again
 check: applied ## per-patch gates (build x4 configs, W=1, sparse, cocci, checkpatch, kvm-x86 lint, selftests, kdoc)
 	$(S)/check
 
-check-ci: applied selftest-scripts ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse, cocci on the series
+check-ci: applied selftest-scripts ## the gates that fit CI: lint, checkpatch, build, selftests, kdoc per patch; sparse on the series
 	$(S)/check --ci
 
 litmus: base ## the series' ordering arguments (litmus/) under the base tree's kernel memory model; builds herd7 if needed
