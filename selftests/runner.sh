@@ -13,6 +13,11 @@
 #                    /out/logs/NAME.bench as key=value lines
 #   kms.bench_events=SYS/EVENT,...  optional: count these tracepoints too
 #   kms.list=PATH    optional: the test list to run instead of /tests/list
+#   kms.trace=SYS/EVENT,...  optional: record these tracepoints during each
+#                    test in a private tracefs instance (1 MiB per CPU, so
+#                    the newest events only) and, when the test fails,
+#                    keep the last 3000 lines in /out/logs/NAME.trace:
+#                    what KVM did just before the failure
 #                    (scripts/boot-test --list puts it at /out/list)
 # Runs every test of /tests/list (one per line: name, modes, timeout,
 # args; written by the host from selftests/matrix) that applies to the
@@ -58,6 +63,26 @@ BENCH_EVENTS="kvmmmu/kvm_mmu_get_page kvmmmu/kvm_mmu_prepare_zap_page
 	kvmmmu/kvm_mmu_split_huge_page kvm/kvm_unmap_hva_range kvm/kvm_dirty_ring_reset
 	kvm/kvm_dirty_ring_exit"
 extra=$(arg kms.bench_events)
+trace=$(arg kms.trace)
+TI=$T/instances/kms-trace
+trace_start() {
+	[ -n "$trace" ] || return 0
+	mkdir -p $TI 2>/dev/null || { echo "KMS-RUNNER: no tracefs instance" > /dev/kmsg; trace=; return 0; }
+	echo 0 > $TI/tracing_on
+	echo 1024 > $TI/buffer_size_kb
+	: > $TI/trace
+	for e in $(echo "$trace" | tr , ' '); do
+		echo 1 > "$TI/events/$e/enable" 2>/dev/null || echo "KMS-RUNNER: no event $e" > /dev/kmsg
+	done
+	echo 1 > $TI/tracing_on
+}
+# trace_stop LOG RC
+trace_stop() {
+	[ -n "$trace" ] || return 0
+	echo 0 > $TI/tracing_on
+	[ "$2" -ne 0 ] && [ "$2" -ne 4 ] && tail -n 3000 $TI/trace > "$1.trace"
+	for e in $(echo "$trace" | tr , ' '); do echo 0 > "$TI/events/$e/enable" 2>/dev/null; done
+}
 [ -n "$extra" ] && BENCH_EVENTS="$BENCH_EVENTS $(echo "$extra" | tr , ' ')"
 BENCH_BUF_KB=65536
 # "write_acq write_con read_acq read_con" of kvm->mmu_lock, or "n/a".
@@ -160,6 +185,7 @@ while read -r name limit retry args; do
 	echo "KMS-RUNNER: start $name $args" > /dev/kmsg
 	[ "$bench" = 1 ] && bench_start
 	t0=$(cut -d' ' -f1 /proc/uptime)
+	trace_start
 	# shellcheck disable=SC2086
 	timeout -s KILL "$limit" "$bin" $targs < /dev/null > "$log.log" 2>&1
 	rc=$?
@@ -173,6 +199,7 @@ while read -r name limit retry args; do
 		timeout -s KILL "$limit" "$bin" $targs < /dev/null > "$log.log" 2>&1
 		rc=$?
 	fi
+	trace_stop "$log" "$rc"
 	for r in $restore; do echo "${r#*=}" > "${r%%=*}" 2>/dev/null; done
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	[ "$bench" = 1 ] && bench_stop "$log"
