@@ -18,6 +18,9 @@
 #                    the newest events only) and, when the test fails,
 #                    keep the last 3000 lines in /out/logs/NAME.trace:
 #                    what KVM did just before the failure
+#   kms.trace_stop=SYS/EVENT,...  optional, with kms.trace: stop recording
+#                    at the first of these events (a "traceoff" trigger),
+#                    so that a failure that loops keeps how it began
 #                    (scripts/boot-test --list puts it at /out/list)
 # Runs every test of /tests/list (one per line: name, modes, timeout,
 # args; written by the host from selftests/matrix) that applies to the
@@ -63,7 +66,7 @@ BENCH_EVENTS="kvmmmu/kvm_mmu_get_page kvmmmu/kvm_mmu_prepare_zap_page
 	kvmmmu/kvm_mmu_split_huge_page kvm/kvm_unmap_hva_range kvm/kvm_dirty_ring_reset
 	kvm/kvm_dirty_ring_exit"
 extra=$(arg kms.bench_events)
-trace=$(arg kms.trace)
+trace=$(arg kms.trace); trace_stop_at=$(arg kms.trace_stop)
 TI=$T/instances/kms-trace
 trace_start() {
 	[ -n "$trace" ] || return 0
@@ -74,6 +77,9 @@ trace_start() {
 	for e in $(echo "$trace" | tr , ' '); do
 		echo 1 > "$TI/events/$e/enable" 2>/dev/null || echo "KMS-RUNNER: no event $e" > /dev/kmsg
 	done
+	for e in $(echo "$trace_stop_at" | tr , ' '); do
+		echo traceoff > "$TI/events/$e/trigger" 2>/dev/null || echo "KMS-RUNNER: no trigger on $e" > /dev/kmsg
+	done
 	echo 1 > $TI/tracing_on
 }
 # trace_stop LOG RC
@@ -82,6 +88,7 @@ trace_stop() {
 	echo 0 > $TI/tracing_on
 	[ "$2" -ne 0 ] && [ "$2" -ne 4 ] && tail -n 3000 $TI/trace > "$1.trace"
 	for e in $(echo "$trace" | tr , ' '); do echo 0 > "$TI/events/$e/enable" 2>/dev/null; done
+	for e in $(echo "$trace_stop_at" | tr , ' '); do echo '!traceoff' > "$TI/events/$e/trigger" 2>/dev/null; done
 }
 [ -n "$extra" ] && BENCH_EVENTS="$BENCH_EVENTS $(echo "$extra" | tr , ' ')"
 BENCH_BUF_KB=65536
