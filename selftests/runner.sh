@@ -13,7 +13,8 @@
 #                    /out/logs/NAME.bench as key=value lines
 #   kms.bench_events=SYS/EVENT,...  optional: count these tracepoints too
 #   kms.list=PATH    optional: the test list to run instead of /tests/list
-#   kms.trace=SYS/EVENT,...  optional: record these tracepoints during each
+#   kms.trace=SYS/EVENT[:FILTER],...  optional: record these tracepoints
+#                    (FILTER: a tracefs event filter without spaces) during each
 #                    test in a private tracefs instance (1 MiB per CPU, so
 #                    the newest events only) and, when the test fails,
 #                    keep the last 3000 lines in /out/logs/NAME.trace:
@@ -75,6 +76,11 @@ trace_start() {
 	echo 1024 > $TI/buffer_size_kb
 	: > $TI/trace
 	for e in $(echo "$trace" | tr , ' '); do
+		case $e in *:*)
+			echo "${e#*:}" > "$TI/events/${e%%:*}/filter" 2>/dev/null ||
+				echo "KMS-RUNNER: bad filter $e" > /dev/kmsg
+			e=${e%%:*} ;;
+		esac
 		echo 1 > "$TI/events/$e/enable" 2>/dev/null || echo "KMS-RUNNER: no event $e" > /dev/kmsg
 	done
 	for e in $(echo "$trace_stop_at" | tr , ' '); do
@@ -87,7 +93,9 @@ trace_stop() {
 	[ -n "$trace" ] || return 0
 	echo 0 > $TI/tracing_on
 	[ "$2" -ne 0 ] && [ "$2" -ne 4 ] && tail -n 3000 $TI/trace > "$1.trace"
-	for e in $(echo "$trace" | tr , ' '); do echo 0 > "$TI/events/$e/enable" 2>/dev/null; done
+	for e in $(echo "$trace" | tr , ' '); do
+		e=${e%%:*}; echo 0 > "$TI/events/$e/enable" 2>/dev/null; echo 0 > "$TI/events/$e/filter" 2>/dev/null
+	done
 	for e in $(echo "$trace_stop_at" | tr , ' '); do echo '!traceoff' > "$TI/events/$e/trigger" 2>/dev/null; done
 }
 [ -n "$extra" ] && BENCH_EVENTS="$BENCH_EVENTS $(echo "$extra" | tr , ' ')"
