@@ -22,7 +22,7 @@ S := scripts
 # debug config).  selftests/ci-excluded lists those left out, and why.
 SMOKE_TESTS := dirty_log_test,set_memory_region_test,memslot_modification_stress_test,kvm_page_table_test,demand_paging_test,dirty_log_perf_test,access_tracking_perf_test,x86/dirty_log_page_splitting_test,x86/nested_dirty_log_test,x86/nested_tdp_fault_test,x86/nested_invalid_cr3_test,x86/nx_huge_pages_test.sh,x86/hyperv_tlb_flush,x86/state_test,x86/smm_test,x86/mmu_counters_test
 
-.PHONY: help deps base apply applied accel apply-all export build run test smoke summary check check-ci mail trailers bisect bench bench-ci flaky soak litmus stress mutants kcsan kit selftest-scripts
+.PHONY: help deps base apply applied accel apply-all export build run test smoke summary check check-ci mail trailers bisect bench bench-ci flaky soak ci-soak litmus stress mutants kcsan kit selftest-scripts
 
 help:
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
@@ -71,6 +71,9 @@ smoke: accel applied ## the MMU-relevant upstream selftests (SMOKE_TESTS) on bas
 
 flaky: accel applied ## pass counts of TEST in MODE on base and patched, side by side (RUNS=20, RECORD=1 adds them to selftests/intermittent)
 	$(S)/flaky $(TEST) $(or $(MODE),shadow) --runs $(or $(RUNS),20) --config $(TEST_CONFIG) $(if $(RECORD),--record) $(if $(METRIC),--metric '$(METRIC)')
+
+ci-soak: ## run .ci/run RUNS=10 times, each from a fresh clone of HEAD (COLD=1: each with an empty cache; MUTANT=name: must turn red)
+	$(S)/ci-soak --runs $(or $(RUNS),10) $(if $(COLD),--cold) $(if $(MUTANT),--mutant $(MUTANT))
 
 soak: accel applied ## is a VM configuration stable? BOOTS boots of KERNEL=base|series, CONFIG=, TCG=multi|single, SMP=2, the smoke set
 	$(S)/build --tree $(or $(KERNEL),base) --config $(or $(SOAK_CONFIG),debug) >/dev/null
