@@ -141,9 +141,11 @@ series_patches() {
 }
 
 # tree_tests TREE: the x86 KVM selftest programs TREE builds, one a line,
-# in Makefile.kvm order.
+# in Makefile.kvm order.  Without the calling make's flags: under an outer
+# make (MAKELEVEL > 0) -C prints "make[N]: Entering directory" lines on
+# stdout, which would read as test names.
 tree_tests() {
-	make -s -C "$1/tools/testing/selftests/kvm" ARCH=x86 -f Makefile.kvm -f - kms-list 2>/dev/null <<'MK'
+	MAKEFLAGS= MFLAGS= MAKELEVEL= make -s --no-print-directory -C "$1/tools/testing/selftests/kvm" ARCH=x86 -f Makefile.kvm -f - kms-list 2>/dev/null <<'MK'
 kms-list:
 	@printf '%s\n' $(TEST_GEN_PROGS_x86) $(TEST_PROGS_x86)
 MK
